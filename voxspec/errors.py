@@ -63,6 +63,15 @@ class UserError(VoxspecError):
             [p if p.where else replace(p, where=tuple(where)) for p in self.problems]
         )
 
+    def within(self, prefix: Where) -> UserError:
+        """Place problems that are relative to a part of the spec (a panel) inside it."""
+        return UserError(
+            [
+                p if p.line is not None else replace(p, where=(*prefix, *p.where))
+                for p in self.problems
+            ]
+        )
+
     def located(self, locate) -> UserError:
         """Fill file/line/column with ``locate(where) -> (file, line, column)``."""
         out = []
