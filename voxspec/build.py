@@ -142,7 +142,9 @@ def build_figure(
     try:
         used = sorted({p.volume for p in spec.panels} | _overlay_ids(spec))
         if not force:
-            known = {v: manifest.known_source_hash(spec.volumes[v].source, doc.base_dir) for v in used}
+            known = {
+                v: manifest.known_source_hash(spec.volumes[v].source, doc.base_dir) for v in used
+            }
             if manifest.up_to_date(out_dir, doc.name, manifest.describe(doc, known), formats):
                 return FigureResult(doc.name, skipped=True, seconds=time.perf_counter() - started)
         volumes = {vid: store.get(doc, vid) for vid in used}

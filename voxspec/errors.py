@@ -59,9 +59,7 @@ class UserError(VoxspecError):
 
     def at(self, where: Where) -> UserError:
         """Give problems that do not know where they are the location ``where``."""
-        return UserError(
-            [p if p.where else replace(p, where=tuple(where)) for p in self.problems]
-        )
+        return UserError([p if p.where else replace(p, where=tuple(where)) for p in self.problems])
 
     def within(self, prefix: Where) -> UserError:
         """Place problems that are relative to a part of the spec (a panel) inside it."""

@@ -2,16 +2,15 @@
 
 from __future__ import annotations
 
-from voxspec.model import PRESETS, UNIT_CM, Spec
+from voxspec.model import PRESETS, UNIT_CM, Figure
 
 DEFAULT_WIDTH_CM = 12.0
 DEFAULT_FONT_PT = 8.0
 
 
-def figure_size_cm(spec: Spec) -> tuple[float, float]:
+def figure_size_cm(figure: Figure, panel_count: int) -> tuple[float, float]:
     """Width and height in cm: explicit values win over the preset, then the defaults.
     The default height makes every grid cell square."""
-    figure = spec.figure
     per_cm = UNIT_CM[figure.unit]
     if figure.width is not None:
         width = figure.width * per_cm
@@ -19,24 +18,24 @@ def figure_size_cm(spec: Spec) -> tuple[float, float]:
         width = PRESETS[figure.preset][0]
     else:
         width = DEFAULT_WIDTH_CM
-    rows, cols = grid_shape(spec)
+    rows, cols = grid_shape(figure, panel_count)
     height = figure.height * per_cm if figure.height is not None else width * rows / cols
     return width, height
 
 
-def figure_size_px(spec: Spec) -> tuple[int, int]:
+def figure_size_px(figure: Figure, panel_count: int) -> tuple[int, int]:
     """Pixels of a raster output: the printed size at the dpi, rounded to the nearest."""
-    width, height = figure_size_cm(spec)
-    dpi = spec.figure.dpi
+    width, height = figure_size_cm(figure, panel_count)
+    dpi = figure.dpi
     return round(width / 2.54 * dpi), round(height / 2.54 * dpi)
 
 
-def grid_shape(spec: Spec) -> tuple[int, int]:
-    return spec.figure.grid or (1, len(spec.panels))
+def grid_shape(figure: Figure, panel_count: int) -> tuple[int, int]:
+    """Rows and columns; by default one row holding every panel."""
+    return figure.grid or (1, panel_count)
 
 
-def font_size(spec: Spec) -> float:
-    figure = spec.figure
+def font_size(figure: Figure) -> float:
     if figure.font_size is not None:
         return figure.font_size
     if figure.preset is not None:

@@ -136,9 +136,12 @@ class Threshold(Strict):
 
 
 class Resize(Strict):
-    resize: Annotated[int, Field(ge=1)] | tuple[
-        Annotated[int, Field(ge=1)], Annotated[int, Field(ge=1)], Annotated[int, Field(ge=1)]
-    ] = Field(description="n or [nx, ny, nz]: resample to that grid (anti-aliased)")
+    resize: (
+        Annotated[int, Field(ge=1)]
+        | tuple[
+            Annotated[int, Field(ge=1)], Annotated[int, Field(ge=1)], Annotated[int, Field(ge=1)]
+        ]
+    ) = Field(description="n or [nx, ny, nz]: resample to that grid (anti-aliased)")
 
     @property
     def shape(self) -> tuple[int, int, int]:
@@ -213,7 +216,9 @@ STEP_MODELS: dict[str, type[Strict]] = {
         ReplaceNan,
     )
 }
-BARE_STEPS = tuple(name for name, m in STEP_MODELS.items() if not m.model_fields[name].is_required())
+BARE_STEPS = tuple(
+    name for name, m in STEP_MODELS.items() if not m.model_fields[name].is_required()
+)
 
 
 def _step_name(value: Any) -> str | None:
@@ -261,6 +266,11 @@ class Overlay(Strict):
     range: Range | None = None
     opacity: Annotated[float, Field(gt=0, le=1)] = 1.0
     colorbar: bool = True
+    interpolation: Literal["linear", "nearest"] = Field(
+        "linear",
+        description="how an overlay on another grid is resampled: linear (maps) or "
+        "nearest (labels)",
+    )
 
     _check_range = field_validator("range")(lambda cls, v: _ordered(v))
 
@@ -358,6 +368,7 @@ class OrthoPanel(PanelBase):
     crosshair: bool = True
     range: Range | None = None
     colorbar: bool = True
+    labels: bool = Field(True, description="print each view's slice index")
     overlay: Overlay | None = None
 
     _check_range = field_validator("range")(lambda cls, v: _ordered(v))
@@ -420,8 +431,6 @@ class Spec(Strict):
     voxspec: Literal[1] = Field(description="spec language version")
     name: str | None = Field(None, pattern=NAME_PATTERN, description="default: the file stem")
     title: str | None = None
-    volumes: dict[Annotated[str, Field(pattern=r"^[A-Za-z0-9_-]+$")], Volume] = Field(
-        min_length=1
-    )
+    volumes: dict[Annotated[str, Field(pattern=r"^[A-Za-z0-9_-]+$")], Volume] = Field(min_length=1)
     figure: Figure = Field(default_factory=Figure)
     panels: list[Panel] = Field(min_length=1)

@@ -11,7 +11,7 @@ import difflib
 import hashlib
 import types
 import typing
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -66,7 +66,8 @@ def load_spec(path: str | Path) -> SpecDocument:
     try:
         raw = path.read_bytes()
     except OSError as error:
-        raise UserError(Problem(f"cannot read the spec: {error.strerror}", ("spec",), shown, 1, 1))
+        message = f"cannot read the spec: {error.strerror}"
+        raise UserError(Problem(message, ("spec",), shown, 1, 1)) from None
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as error:
@@ -79,6 +80,7 @@ def load_spec(path: str | Path) -> SpecDocument:
 
 
 def validate_data(data: Any, positions: Positions) -> model.Spec:
+    """The spec model of ``data``; every problem found is raised in one ``UserError``."""
     if not isinstance(data, dict):
         raise UserError(
             Problem(
@@ -87,15 +89,30 @@ def validate_data(data: Any, positions: Positions) -> model.Spec:
                 *positions.locate(()),
             )
         )
+    spec, problems = None, []
     try:
         spec = model.Spec.model_validate(data)
     except ValidationError as error:
-        problems = [_problem(e, data, positions) for e in error.errors()]
-        raise UserError(_unique(problems)) from None
-    problems = _cross_check(spec)
+        problems = _merge([_problem(e, data, positions) for e in error.errors()])
+    cross = UserError(_cross_check(data)).located(positions.locate).problems if data else []
+    problems = sorted(problems + cross, key=lambda p: (p.line or 0, p.column or 0))
     if problems:
-        raise UserError(problems).located(positions.locate)
+        raise UserError(problems)
     return spec
+
+
+def _merge(problems: list[Problem]) -> list[Problem]:
+    """One line per place: the alternatives of a union ("'value' or a number") joined."""
+    merged: dict[Where, Problem] = {}
+    for problem in problems:
+        before = merged.get(problem.where)
+        if before is None:
+            merged[problem.where] = problem
+        elif problem.message not in before.message:
+            merged[problem.where] = replace(
+                before, message=f"{before.message}; or {problem.message}"
+            )
+    return list(merged.values())
 
 
 def _unique(problems: list[Problem]) -> list[Problem]:
@@ -109,10 +126,9 @@ def _data_path(loc: tuple, data: Any) -> Where:
     """Pydantic's error location, less the union tags it inserts (``'voxels'``...)."""
     path, node = [], data
     for part in loc:
-        if isinstance(node, dict) and part in node:
-            node = node[part]
-            path.append(part)
-        elif isinstance(node, list) and isinstance(part, int) and 0 <= part < len(node):
+        in_dict = isinstance(node, dict) and part in node
+        in_list = isinstance(node, list) and isinstance(part, int) and 0 <= part < len(node)
+        if in_dict or in_list:
             node = node[part]
             path.append(part)
     return tuple(path)
@@ -140,9 +156,14 @@ def _problem(error: dict, data: Any, positions: Positions) -> Problem:
         allowed = _fields_at(loc[:-1])
         message = f"unknown key {key!r}{_suggest(key, allowed)}"
         return Problem(message, where, *positions.locate(where, key=True))
-    if kind == "missing":
+    if kind == "missing" and isinstance(loc[-1], int):
+        message = f"too few values: item {loc[-1]} is missing"
+    elif kind == "missing":
         where = (*_data_path(loc[:-1], data), loc[-1])
         message = f"missing required key {loc[-1]!r}"
+    elif isinstance(_raw(data, where), str) and _raw(data, where) in model.STEP_MODELS:
+        name = _raw(data, where)  # a bare step name that needs a value
+        message = f"step {name!r} needs a value, like '- {name}: ...'"
     elif kind == "union_tag_invalid":
         tag = error["ctx"]["tag"]
         expected = [t.strip(" '") for t in error["ctx"]["expected_tags"].split(",")]
@@ -164,6 +185,12 @@ def _problem(error: dict, data: Any, positions: Positions) -> Problem:
         if not isinstance(value, (dict, list)) and kind != "value_error":
             message += f", got {_short(value)}"
     return Problem(message, where, *positions.locate(where))
+
+
+def _raw(data: Any, where: Where) -> Any:
+    for part in where:
+        data = data[part]
+    return data
 
 
 def _unwrap(annotation: Any) -> Any:
@@ -194,13 +221,20 @@ def _members(annotation: Any) -> list[Any]:
 
 
 def _child(annotation: Any, part: Any) -> Any:
-    for member in _members(annotation):
+    members = _members(annotation)
+    if len(members) > 1:  # a tagged union: pydantic puts the chosen tag in the location
+        for member in members:
+            if (
+                isinstance(member, type)
+                and issubclass(member, BaseModel)
+                and _tag_of(member) == part
+            ):
+                return member
+    for member in members:
         origin = typing.get_origin(member)
         if isinstance(member, type) and issubclass(member, BaseModel):
             if part in member.model_fields:
                 return member.model_fields[part].annotation
-            if _tag_of(member) == part:
-                return member
         elif origin in (list, tuple) and isinstance(part, int):
             return typing.get_args(member)[0]
         elif origin is dict and isinstance(part, str):
@@ -219,55 +253,65 @@ def _tag_of(member: type[BaseModel]) -> str | None:
 # --------------------------------------------------------------- cross-checks
 
 
-def _cross_check(spec: model.Spec) -> list[Problem]:
-    import matplotlib  # the spec layer needs only matplotlib's names, never its drawing
+def _cross_check(data: dict) -> list[Problem]:
+    """Checks across keys (volume ids, colormap and colour names, grid and size) made on
+    the raw data, so that they are reported together with the model's own problems."""
+    import matplotlib  # only its names: the spec layer never draws
     from matplotlib.colors import is_color_like
 
-    colormaps = sorted(matplotlib.colormaps)
-    volume_ids = list(spec.volumes)
+    volumes = data.get("volumes")
+    volume_ids = list(volumes) if isinstance(volumes, dict) else None
+    panels = data.get("panels") if isinstance(data.get("panels"), list) else []
     problems = []
 
     def check_volume(where, vid):
-        if vid not in spec.volumes:
+        if isinstance(vid, str) and volume_ids is not None and vid not in volume_ids:
             problems.append(Problem(f"no volume {vid!r}{_suggest(vid, volume_ids)}", where))
 
     def check_colormap(where, name):
-        if name not in matplotlib.colormaps:
-            problems.append(Problem(f"unknown colormap {name!r}{_suggest(name, colormaps)}", where))
+        if isinstance(name, str) and name not in matplotlib.colormaps:
+            names = sorted(matplotlib.colormaps)
+            problems.append(Problem(f"unknown colormap {name!r}{_suggest(name, names)}", where))
 
     def check_colour(where, colour):
-        if not is_color_like(colour):
+        if isinstance(colour, str) and not is_color_like(colour):
             problems.append(
                 Problem(f"{colour!r} is not a colour (a name like 'gray' or '#1f77b430')", where)
             )
 
-    for i, panel in enumerate(spec.panels):
-        at = ("panels", i)
-        check_volume((*at, "volume"), panel.volume)
-        check_colormap((*at, "colormap"), panel.colormap)
-        overlay = getattr(panel, "overlay", None)
-        if overlay is not None:
-            check_volume((*at, "overlay", "volume"), overlay.volume)
-            check_colormap((*at, "overlay", "colormap"), overlay.colormap)
-        for key in ("edgecolor", "color"):
-            colour = getattr(panel, key, None)
-            if isinstance(colour, str):
-                check_colour((*at, key), colour)
-            elif isinstance(colour, dict):
-                for value, c in colour.items():
-                    check_colour((*at, key, value), c)
-    figure = spec.figure
-    rows, cols = figure.grid or (1, len(spec.panels))
-    if rows * cols < len(spec.panels):
-        problems.append(
-            Problem(
-                f"a {rows}x{cols} grid has {rows * cols} places for {len(spec.panels)} panels",
-                ("figure", "grid"),
-            )
-        )
-    from voxspec.layout import figure_size_px
+    for i, panel in enumerate(panels):
+        if not isinstance(panel, dict):
+            continue
+        parts = [(("panels", i), panel)]
+        if isinstance(panel.get("overlay"), dict):
+            parts.append((("panels", i, "overlay"), panel["overlay"]))
+        for at, part in parts:
+            check_volume((*at, "volume"), part.get("volume"))
+            check_colormap((*at, "colormap"), part.get("colormap"))
+            for key in ("edgecolor", "color"):
+                colour = part.get(key)
+                table = colour.items() if isinstance(colour, dict) else [(None, colour)]
+                for value, c in table:
+                    check_colour((*at, key) if value is None else (*at, key, value), c)
+    problems += _check_figure(data.get("figure", {}), len(panels))
+    return problems
 
-    width_px, height_px = figure_size_px(spec)
+
+def _check_figure(raw: Any, panel_count: int) -> list[Problem]:
+    from voxspec.layout import figure_size_px, grid_shape
+
+    if panel_count == 0:
+        return []
+    try:
+        figure = model.Figure.model_validate(raw)
+    except ValidationError:
+        return []  # the model's own errors say what is wrong
+    problems = []
+    rows, cols = grid_shape(figure, panel_count)
+    if rows * cols < panel_count:
+        message = f"a {rows}x{cols} grid has {rows * cols} places for {panel_count} panels"
+        problems.append(Problem(message, ("figure", "grid")))
+    width_px, height_px = figure_size_px(figure, panel_count)
     if max(width_px, height_px) > model.MAX_PIXELS_PER_SIDE:
         problems.append(
             Problem(
@@ -288,5 +332,3 @@ def json_schema() -> dict:
     union = steps.get("oneOf") or steps.get("anyOf")
     union.append({"type": "string", "enum": list(model.BARE_STEPS)})
     return schema
-
-

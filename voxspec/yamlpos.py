@@ -46,7 +46,9 @@ def load_yaml(text: str, file: str) -> tuple[object, Positions]:
     try:
         node = loader.get_single_node()
         if node is None:
-            raise UserError(Problem("the file is empty; a spec starts with 'voxspec: 1'", ()))
+            raise UserError(
+                Problem("the file is empty; a spec starts with 'voxspec: 1'", (), file, 1, 1)
+            )
         problems: list[Problem] = []
         budget = [MAX_NODES]
         data = _build(loader, node, (), positions, problems, budget)
@@ -79,7 +81,9 @@ def _build(loader, node, where, positions, problems, budget):
             key = loader.construct_object(key_node, deep=True)
             if isinstance(key, (list, dict)):
                 line, col = _mark(key_node)
-                problems.append(Problem("a key must be a plain value", where, positions.file, line, col))
+                problems.append(
+                    Problem("a key must be a plain value", where, positions.file, line, col)
+                )
                 continue
             if key in result:
                 line, col = _mark(key_node)

@@ -22,7 +22,7 @@ from voxspec.render import renderer
 
 def style(spec: Spec) -> dict:
     """Matplotlib settings for every voxspec figure (defaults, plus what print needs)."""
-    size = font_size(spec)
+    size = font_size(spec.figure)
     return {
         **mpl.rcParamsDefault,
         "backend": "agg",
@@ -51,28 +51,30 @@ def styled(spec: Spec):
 
 
 def make_figure(spec: Spec) -> Figure:
-    width_cm, height_cm = figure_size_cm(spec)
-    return Figure(figsize=(width_cm / 2.54, height_cm / 2.54), dpi=spec.figure.dpi, layout="constrained")
+    width_cm, height_cm = figure_size_cm(spec.figure, len(spec.panels))
+    return Figure(
+        figsize=(width_cm / 2.54, height_cm / 2.54), dpi=spec.figure.dpi, layout="constrained"
+    )
 
 
 def fit_raster(fig: Figure, spec: Spec) -> None:
     """Size ``fig`` so a raster output has exactly the rounded pixel count (matplotlib
     truncates width*dpi; a quarter pixel more makes 1003.99999 print as 1004)."""
-    width_px, height_px = figure_size_px(spec)
+    width_px, height_px = figure_size_px(spec.figure, len(spec.panels))
     dpi = spec.figure.dpi
     fig.set_size_inches((width_px + 0.25) / dpi, (height_px + 0.25) / dpi)
 
 
 def fit_print(fig: Figure, spec: Spec) -> None:
     """Size ``fig`` at exactly the printed size asked for (vector outputs)."""
-    width_cm, height_cm = figure_size_cm(spec)
+    width_cm, height_cm = figure_size_cm(spec.figure, len(spec.panels))
     fig.set_size_inches(width_cm / 2.54, height_cm / 2.54)
 
 
 def render_figure(spec: Spec, volumes: dict) -> Figure:
     """Draw every panel of ``spec``. Call inside ``styled(spec)``."""
     fig = make_figure(spec)
-    rows, cols = grid_shape(spec)
+    rows, cols = grid_shape(spec.figure, len(spec.panels))
     grid = GridSpec(rows, cols, figure=fig)
     for i, panel in enumerate(spec.panels):
         slot = grid[i // cols, i % cols]
