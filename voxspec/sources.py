@@ -15,6 +15,7 @@ NaN and infinite values are kept: a ``replace_nan`` step deals with them, and
 
 from __future__ import annotations
 
+import contextlib
 import math
 import os
 import zipfile
@@ -119,11 +120,33 @@ def load_source(
             raise hash_mismatch(source.path, source.sha256, digest)
 
     if source.member is not None:
-        with open_zip(file, label) as archive:
+        with _DropUnreadable(file, source.url) as guard, open_zip(file, label) as archive:
+            guard.keep |= source.member not in archive.namelist()  # the spec's mistake
             image = load_member(archive, source.member, limits.max_member_bytes, label)
-            where = f"member {source.member!r} of {label}"
-            return _volume_from_image(image, source.frame, where, digest)
-    return _volume_from_image(_read_file(file, label), source.frame, label, digest)
+        where = f"member {source.member!r} of {label}"
+        return _volume_from_image(image, source.frame, where, digest)
+    with _DropUnreadable(file, source.url) as guard:
+        guard.keep |= file.suffix.lower() == ".zip"  # only lacks a 'member' in the spec
+        image = _read_file(file, label)
+    return _volume_from_image(image, source.frame, label, digest)
+
+
+class _DropUnreadable:
+    """Remove a downloaded file from the cache when reading it fails (a corrupt or
+    hostile archive, a zip bomb, a damaged volume): it could serve no build, and kept
+    it would shadow the same address forever, even once the server's copy is fixed.
+    Local files, and downloads the spec only misnames a member of, are kept."""
+
+    def __init__(self, file: Path, url: str | None) -> None:
+        self.file, self.keep = file, url is None
+
+    def __enter__(self) -> _DropUnreadable:
+        return self
+
+    def __exit__(self, kind, error, traceback) -> None:
+        if isinstance(error, UserError) and not self.keep:
+            with contextlib.suppress(OSError):
+                self.file.unlink()
 
 
 # ------------------------------------------------------------------------ files
