@@ -11,9 +11,8 @@ import sys
 import jsonschema
 import pytest
 import yaml
-from PIL import Image
-
 from conftest import ROOT
+from PIL import Image
 
 SMALL = """voxspec: 1
 name: {name}

@@ -93,9 +93,7 @@ def test_histogram_bins_are_coloured_by_the_colormap_at_their_centres():
 
 
 def test_histogram_bins_range_log_and_counts():
-    spec = spec_of(
-        {"kind": "histogram", "bins": 7, "range": [0, 2], "log": True, "density": False}
-    )
+    spec = spec_of({"kind": "histogram", "bins": 7, "range": [0, 2], "log": True, "density": False})
 
     def reference(fig, ax):
         _, bins, patches = ax.hist(DATA.reshape(-1), 7, range=(0, 2), log=True)

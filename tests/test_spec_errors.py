@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import pytest
-
 from conftest import ROOT
 
 BAD = sorted((ROOT / "tests" / "golden" / "bad").glob("*.yaml"))

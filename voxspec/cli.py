@@ -37,9 +37,26 @@ def _parser() -> argparse.ArgumentParser:
     build.add_argument("-j", "--jobs", type=_positive_int, default=1, metavar="N")
     build.add_argument("--force", action="store_true", help="rebuild figures that are up to date")
     build.add_argument("-q", "--quiet", action="store_true", help="no progress lines")
+    build.add_argument(
+        "--preflight", action="store_true", help="check each figure for print problems"
+    )
+    build.add_argument(
+        "--strict",
+        action="store_true",
+        help="with --preflight: print problems are errors (exit 2, nothing written)",
+    )
 
     validate = commands.add_parser("validate", help="check specs without building")
     validate.add_argument("specs", nargs="*", metavar="SPEC_OR_DIR")
+
+    verify = commands.add_parser(
+        "verify", help="rebuild in a temporary folder and compare with the manifests"
+    )
+    verify.add_argument("specs", nargs="*", metavar="SPEC_OR_DIR")
+    verify.add_argument("-o", "--out", default="outputs", metavar="DIR")
+
+    inspect = commands.add_parser("inspect", help="print the provenance a figure file carries")
+    inspect.add_argument("file", metavar="FIGURE_FILE")
 
     schema = commands.add_parser("schema", help="print the JSON Schema of the spec language")
     schema.add_argument("-o", "--out", metavar="FILE")
@@ -59,7 +76,16 @@ def _positive_int(text: str) -> int:
 def _build(args) -> int:
     from voxspec.build import build
 
-    build(args.specs, args.out, args.formats, args.jobs, args.force, args.quiet)
+    build(
+        args.specs,
+        args.out,
+        args.formats,
+        args.jobs,
+        args.force,
+        args.quiet,
+        preflight=args.preflight,
+        strict=args.strict,
+    )
     return EXIT_OK
 
 
@@ -85,6 +111,25 @@ def _validate(args) -> int:
     return EXIT_OK
 
 
+def _verify(args) -> int:
+    from voxspec.verify import verify
+
+    verdicts, problems = verify(args.specs, args.out)
+    for verdict in verdicts:
+        print(verdict.line())
+    if problems:
+        raise UserError(problems)
+    return EXIT_OK if all(v.reproduces for v in verdicts) else EXIT_CHANGED
+
+
+def _inspect(args) -> int:
+    from voxspec.provenance import read_provenance
+
+    provenance = read_provenance(args.file)
+    sys.stdout.write(json.dumps(provenance, indent=2, sort_keys=True) + "\n")
+    return EXIT_OK
+
+
 def _schema(args) -> int:
     from voxspec.output import write_atomic
     from voxspec.spec import json_schema
@@ -97,7 +142,13 @@ def _schema(args) -> int:
     return EXIT_OK
 
 
-COMMANDS = {"build": _build, "validate": _validate, "schema": _schema}
+COMMANDS = {
+    "build": _build,
+    "validate": _validate,
+    "verify": _verify,
+    "inspect": _inspect,
+    "schema": _schema,
+}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -3,48 +3,39 @@
 Every output is rendered to memory first and written only when all formats of the
 figure succeeded, each through a temporary file renamed over the target, so a failed
 build never leaves a partial file and never touches the previous good output.
+
+The bytes depend on the figure and the provenance alone: no dates, no user, no
+absolute path, no random ids (see :mod:`voxspec.provenance` for what each format
+carries, and ``render.figure.style`` for the fixed SVG hash salt and TrueType fonts).
 """
 
 from __future__ import annotations
 
+import contextlib
 import io
-import json
 import os
 import tempfile
+import warnings
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from matplotlib.figure import Figure
+from voxspec.provenance import PDF_KEY, provenance_text, save_options
 
-PROVENANCE_KEY = "voxspec:provenance"
+if TYPE_CHECKING:  # matplotlib is slow to import; a no-op rebuild never needs it
+    from matplotlib.figure import Figure
+
 RASTER = ("png", "tiff")
-
-
-def provenance_text(provenance: dict) -> str:
-    """Canonical JSON (sorted keys, ASCII only): the same provenance gives the same bytes."""
-    return json.dumps(provenance, sort_keys=True, ensure_ascii=True, separators=(",", ":"))
+__all__ = ["RASTER", "figure_bytes", "provenance_text", "write_atomic"]
 
 
 def figure_bytes(fig: Figure, fmt: str, dpi: int, provenance: dict) -> bytes:
     """``fig`` as a ``fmt`` file, provenance embedded, no dates or machine details."""
-    text = provenance_text(provenance)
-    creator = f"voxspec {provenance.get('voxspec', '')}".strip()
-    options: dict = {}
-    if fmt == "png":
-        options["metadata"] = {"Software": creator, PROVENANCE_KEY: text}
-    elif fmt == "pdf":
-        options["metadata"] = {
-            "Creator": creator,
-            "Producer": creator,
-            "CreationDate": None,
-            "ModDate": None,
-            "Subject": text,
-        }
-    elif fmt == "svg":
-        options["metadata"] = {"Creator": creator, "Date": None, "Description": text}
-    elif fmt == "tiff":
-        options["pil_kwargs"] = {"compression": "tiff_deflate", "description": text}
     buffer = io.BytesIO()
-    fig.savefig(buffer, format=fmt, dpi=dpi, **options)
+    with warnings.catch_warnings():
+        # a custom key in the PDF information dictionary is valid PDF; matplotlib
+        # only knows the standard ones and warns about the others
+        warnings.filterwarnings("ignore", message=f".*infodict keyword: '{PDF_KEY}'")
+        fig.savefig(buffer, format=fmt, dpi=dpi, **save_options(fmt, provenance))
     return buffer.getvalue()
 
 
@@ -60,12 +51,6 @@ def write_atomic(path: Path, data: bytes) -> None:
         os.chmod(temporary, 0o644)
         os.replace(temporary, path)
     except BaseException:
-        with_suppressed_remove(temporary)
+        with contextlib.suppress(OSError):
+            os.remove(temporary)
         raise
-
-
-def with_suppressed_remove(path: str) -> None:
-    try:
-        os.remove(path)
-    except OSError:
-        pass
