@@ -25,12 +25,18 @@ def make_axes3d(fig: Figure, slot: SubplotSpec, panel: Scene3D) -> Axes3D:
 
 
 def finish_axes3d(ax: Axes3D, panel: Scene3D, extent: tuple[float, float, float]) -> None:
-    """Scale the axes to the drawn extent as ``ax.voxels`` does, then apply ``limits``
-    (the tutorial's ``set_xlim(right=...)``: only the upper limits) and ``axes: false``."""
-    ax.auto_scale_xyz([0, extent[0]], [0, extent[1]], [0, extent[2]])
+    """Scale the axes as the tutorial's ``plot_cube`` ends up scaled, then ``axes: false``.
+
+    ``limits`` are set first, as the tutorial calls ``set_xlim(right=...)`` before
+    ``ax.voxels``: that turns autoscaling off for the axis, so its lower limit stays the
+    fresh axes' default (just below 0) and every figure with the same limits has the
+    same scale, whatever part of the volume it shows. Without ``limits`` the axes fit
+    the whole grid ``[0, extent]`` with matplotlib's 3D margins, as ``ax.voxels`` intends.
+    """
     if panel.limits is not None:
         ax.set_xlim(right=panel.limits[0])
         ax.set_ylim(top=panel.limits[1])
         ax.set_zlim(top=panel.limits[2])
+    ax.auto_scale_xyz([0, extent[0]], [0, extent[1]], [0, extent[2]])
     if not panel.axes:
         ax.set_axis_off()
