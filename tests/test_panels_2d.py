@@ -77,33 +77,30 @@ def test_default_slice_is_the_middle():
     np.testing.assert_array_equal(pixels_of(spec), pixels_of_reference(spec, reference))
 
 
-def test_histogram_bins_are_coloured_by_the_colormap_at_their_centres():
-    spec = spec_of({"kind": "histogram", "colormap": "magma"})
+def tutorial_histogram(colormap: str, ylabel: str, *args, **kwargs):
+    """The tutorial's show_histogram: bins coloured by the colormap at their centres."""
 
-    def tutorial(fig, ax):
-        _, bins, patches = ax.hist(DATA.reshape(-1), 50, density=True)
+    def draw(fig, ax):
+        _, bins, patches = ax.hist(DATA.reshape(-1), *args, **kwargs)
         centres = 0.5 * (bins[:-1] + bins[1:])
         shades = (centres - centres.min()) / (centres.max() - centres.min())
         for shade, patch in zip(shades, patches):
-            patch.set_facecolor(mpl.colormaps["magma"](shade))
+            patch.set_facecolor(mpl.colormaps[colormap](shade))
         ax.set_xlabel("value")
-        ax.set_ylabel("density")
+        ax.set_ylabel(ylabel)
 
+    return draw
+
+
+def test_histogram_bins_are_coloured_by_the_colormap_at_their_centres():
+    spec = spec_of({"kind": "histogram", "colormap": "magma"})
+    tutorial = tutorial_histogram("magma", "density", 50, density=True)
     np.testing.assert_array_equal(pixels_of(spec), pixels_of_reference(spec, tutorial))
 
 
 def test_histogram_bins_range_log_and_counts():
     spec = spec_of({"kind": "histogram", "bins": 7, "range": [0, 2], "log": True, "density": False})
-
-    def reference(fig, ax):
-        _, bins, patches = ax.hist(DATA.reshape(-1), 7, range=(0, 2), log=True)
-        centres = 0.5 * (bins[:-1] + bins[1:])
-        shades = (centres - centres.min()) / (centres.max() - centres.min())
-        for shade, patch in zip(shades, patches):
-            patch.set_facecolor(mpl.colormaps["viridis"](shade))
-        ax.set_xlabel("value")
-        ax.set_ylabel("count")
-
+    reference = tutorial_histogram("viridis", "count", 7, range=(0, 2), log=True)
     np.testing.assert_array_equal(pixels_of(spec), pixels_of_reference(spec, reference))
 
 

@@ -3,10 +3,10 @@ at its centre (the centres normalised over the bins' span)."""
 
 from __future__ import annotations
 
-import matplotlib as mpl
 import numpy as np
 
 from voxspec.model import HistogramPanel
+from voxspec.render.common import colormap
 
 
 def draw(panel: HistogramPanel, volumes, fig, slot):
@@ -18,7 +18,7 @@ def draw(panel: HistogramPanel, volumes, fig, slot):
     centres = 0.5 * (edges[:-1] + edges[1:])
     span = centres.max() - centres.min()
     shades = (centres - centres.min()) / span if span > 0 else np.zeros_like(centres)
-    cmap = mpl.colormaps[panel.colormap]
+    cmap = colormap(panel.colormap)
     for shade, patch in zip(shades, patches):
         patch.set_facecolor(cmap(shade))
     ax.set_xlabel("value")

@@ -63,7 +63,6 @@ import os
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
-import matplotlib as mpl
 import numpy as np
 from matplotlib.artist import Artist, allow_rasterization
 from matplotlib.figure import Figure
@@ -71,9 +70,8 @@ from matplotlib.gridspec import SubplotSpec
 from matplotlib.transforms import Bbox
 from mpl_toolkits.mplot3d import Axes3D
 
-from voxspec.errors import UserError
 from voxspec.model import VolumePanel
-from voxspec.render.common import add_colorbar, value_range
+from voxspec.render.common import add_colorbar, colormap, value_range
 from voxspec.render.scene3d import finish_axes3d, make_axes3d
 from voxspec.volume import VolumeData
 
@@ -95,12 +93,12 @@ def draw(
 ) -> Axes3D:
     """Draw ``volumes[panel.volume]`` as a volume rendering into ``slot``."""
     data = volumes[panel.volume].data
-    colormap = _colormap(panel.colormap)
+    cmap = colormap(panel.colormap)
     vmin, vmax = value_range(data, panel.range)
     artist = VolumeImage(
         lut_codes(data, vmin, vmax),
         cube=panel.cube,
-        colormap=colormap,
+        colormap=cmap,
         opacity=panel.opacity,
         mode=panel.mode,
     )
@@ -110,13 +108,6 @@ def draw(
     if panel.colorbar:
         add_colorbar(fig, ax, panel.colormap, vmin, vmax, panel.colorbar_label)
     return ax
-
-
-def _colormap(name: str):
-    try:
-        return mpl.colormaps[name]
-    except KeyError:
-        raise UserError(f"{name!r} is not a matplotlib colormap", ("colormap",)) from None
 
 
 def lut_codes(data: np.ndarray, vmin: float, vmax: float) -> np.ndarray:
