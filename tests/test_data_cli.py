@@ -28,6 +28,7 @@ from conftest import ROOT
 from httpserver import LocalServer, Route, refused_url
 from nibabel.testing import data_path
 from PIL import Image
+from ziptools import with_declared_size
 
 from voxspec.download import DownloadLimits
 
@@ -230,15 +231,6 @@ def tutorial_project(project, tutorial_zip) -> Project:
     project.good(spec_text(url_source(project.server, "/attention.zip"), ["normalize"]))
     assert list(project.cached.values()) == [tutorial_zip]
     return project
-
-
-def with_declared_size(archive: bytes, size: int) -> bytes:
-    """The archive with its first member's uncompressed size rewritten (a lying header)."""
-    data = bytearray(archive)
-    local, central = data.find(b"PK\x03\x04"), data.find(b"PK\x01\x02")
-    data[local + 22 : local + 26] = size.to_bytes(4, "little")
-    data[central + 24 : central + 28] = size.to_bytes(4, "little")
-    return bytes(data)
 
 
 # Hostile archives, each served at its own address (the spec's url changes, as it would

@@ -20,6 +20,7 @@ import platformdirs
 import pytest
 from httpserver import LocalServer, Route
 from nibabel.testing import data_path
+from ziptools import with_declared_size
 
 from voxspec.download import DownloadLimits
 from voxspec.errors import UserError
@@ -424,15 +425,6 @@ def test_hostile_member_names_refuse_the_archive(tmp_path, name, problem):
 def test_member_named_outside_the_archive(tmp_path):
     make_zip(tmp_path / "a.zip", {"scans/ok.nii": (NIBABEL_DATA / "anatomical.nii").read_bytes()})
     assert "'..' part" in error(tmp_path, path="a.zip", member="../ok.nii")
-
-
-def with_declared_size(archive: bytes, size: int) -> bytes:
-    """The archive with its only member's uncompressed size rewritten (a lying header)."""
-    data = bytearray(archive)
-    local, central = data.find(b"PK\x03\x04"), data.find(b"PK\x01\x02")
-    data[local + 22 : local + 26] = size.to_bytes(4, "little")
-    data[central + 24 : central + 28] = size.to_bytes(4, "little")
-    return bytes(data)
 
 
 def test_zip_bomb_with_a_huge_declared_size(tmp_path):
