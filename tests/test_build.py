@@ -14,6 +14,8 @@ import yaml
 from conftest import ROOT
 from PIL import Image
 
+from voxspec.steps import STEPS
+
 SMALL = """voxspec: 1
 name: {name}
 volumes:
@@ -157,3 +159,15 @@ def test_python_dash_m_works_like_the_command(write_spec, in_tmp):
     )
     assert done.returncode == 0, done.stderr
     assert "valid" in done.stderr
+
+
+def test_a_bug_is_one_line_and_exit_3(write_spec, run_cli, in_tmp, monkeypatch):
+    def broken(*args, **kwargs):
+        raise ZeroDivisionError("division by zero")
+
+    # stands for a bug anywhere below the command line
+    monkeypatch.setitem(STEPS, "normalize", broken)
+    code, _, err = run_cli("build", write_spec(small()), "-o", "out")
+    assert code == 3
+    assert err.strip().endswith("ZeroDivisionError: division by zero")
+    assert "internal error" in err and "Traceback" not in err

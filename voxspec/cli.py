@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from pathlib import Path
 
@@ -162,3 +163,12 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("voxspec: interrupted", file=sys.stderr)
         return 130
+    except Exception as error:  # a bug in voxspec, not the user's input
+        if os.environ.get("VOXSPEC_DEBUG"):
+            raise
+        print(
+            f"voxspec: internal error (a bug in voxspec; please report it, and set "
+            f"VOXSPEC_DEBUG=1 for the traceback): {type(error).__name__}: {error}",
+            file=sys.stderr,
+        )
+        return EXIT_BUG
