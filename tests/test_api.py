@@ -32,3 +32,10 @@ def test_errors_are_one_family(write_spec):
 def test_unknown_attribute():
     with pytest.raises(AttributeError):
         voxspec.no_such_name  # noqa: B018
+
+
+def test_build_and_verify_stay_functions_after_their_modules_are_imported():
+    import voxspec.build  # noqa: F401
+    import voxspec.verify  # noqa: F401
+
+    assert callable(voxspec.build) and callable(voxspec.verify)

@@ -21,9 +21,7 @@ _EXPORTS = {
     "json_schema": "voxspec.spec",
     "SpecDocument": "voxspec.spec",
     "Spec": "voxspec.model",
-    "build": "voxspec.build",
     "build_figure": "voxspec.build",
-    "verify": "voxspec.verify",
     "read_provenance": "voxspec.provenance",
     "load_source": "voxspec.sources",
     "apply_steps": "voxspec.steps",
@@ -34,7 +32,12 @@ _EXPORTS = {
     "InternalError": "voxspec.errors",
     "Problem": "voxspec.errors",
 }
-__all__ = ["__version__", *_EXPORTS]
+__all__ = ["__version__", "build", "verify", *_EXPORTS]
+
+# `build` and `verify` share their names with their modules: bind the functions now (both
+# modules are light), or importing the module later would leave the module in their place.
+from voxspec.build import build  # noqa: E402
+from voxspec.verify import verify  # noqa: E402
 
 
 def __getattr__(name: str):
