@@ -322,7 +322,10 @@ class Scene3D(PanelBase):
 class VoxelsPanel(Scene3D):
     kind: Literal["voxels"]
     opacity: Literal["value"] | Annotated[float, Field(gt=0, le=1)] = Field(
-        "value", description="'value': alpha = the voxel's value (as the tutorial), or a number"
+        "value",
+        description="'value': alpha = the voxel's value (as the tutorial), or a number; "
+        "with one `color` its alpha is multiplied by this, a {value: colour} table keeps "
+        "each colour's own alpha",
     )
     color: str | dict[float, str] | None = Field(
         None, description="one colour for every voxel, or a {value: colour} table for labels"
@@ -333,7 +336,8 @@ class VoxelsPanel(Scene3D):
     faces: Literal["all", "outer"] = Field(
         "all",
         description="all: every face of every voxel (the tutorial's explode trick); "
-        "outer: only faces between a drawn and an empty voxel (matplotlib's default)",
+        "outer: only faces between a drawn and an empty voxel (matplotlib's default); "
+        "with gaps every face is outer",
     )
 
 
