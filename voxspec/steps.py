@@ -15,6 +15,7 @@ import numpy as np
 
 from voxspec import model
 from voxspec.errors import UserError, Where
+from voxspec.sources import count_nonfinite
 from voxspec.volume import VolumeData
 
 
@@ -49,7 +50,7 @@ def _check_3d(data: np.ndarray, name: str, where: Where) -> None:
 
 
 def _check_finite(data: np.ndarray, name: str, where: Where) -> None:
-    bad = data.size - int(np.count_nonzero(np.isfinite(data)))
+    bad = count_nonfinite(data)
     if bad:
         raise UserError(
             f"volume {name!r} has {bad} NaN or infinite values; "

@@ -22,7 +22,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
-import matplotlib as mpl
 import numpy as np
 from matplotlib.artist import allow_rasterization
 from matplotlib.collections import Collection
@@ -34,7 +33,7 @@ from mpl_toolkits.mplot3d import Axes3D
 
 from voxspec.errors import UserError
 from voxspec.model import VoxelsPanel
-from voxspec.render.common import add_colorbar, value_range
+from voxspec.render.common import add_colorbar, colormap, value_range
 from voxspec.render.scene3d import finish_axes3d, make_axes3d
 from voxspec.volume import VolumeData
 
@@ -381,7 +380,7 @@ def colour_voxels(data: np.ndarray, panel: VoxelsPanel) -> ColouredVoxels:
     t = np.clip((values - vmin) / (vmax - vmin), 0.0, 1.0)
     strength = t if panel.opacity == "value" else np.full_like(t, float(panel.opacity))
     if panel.color is None:
-        rgba = _colormap(panel.colormap)(t)
+        rgba = colormap(panel.colormap)(t)
         rgba[:, 3] = strength
     elif isinstance(panel.color, str):
         rgba = np.tile(_colour(panel.color, "color"), (len(values), 1))
@@ -417,13 +416,6 @@ def _colour(text: str, key: str) -> np.ndarray:
         return np.array(to_rgba(text))
     except ValueError:
         raise UserError(f"{text!r} is not a colour matplotlib knows", (key,)) from None
-
-
-def _colormap(name: str):
-    try:
-        return mpl.colormaps[name]
-    except KeyError:
-        raise UserError(f"{name!r} is not a matplotlib colormap", ("colormap",)) from None
 
 
 # ------------------------------------------------------------------------- the panel
